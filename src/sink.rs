@@ -1,0 +1,239 @@
+//! Where bytes go: a sparse file written with positioned writes, or a stream.
+//!
+//! A file's content is a list of [`Piece`]s laid end to end: fixed bytes (headers) and tensor
+//! data, which is zero except at [`Request::offsets`]. Neither sink ever holds a whole tensor.
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use crate::request::Request;
+
+/// One part of a file's content.
+#[derive(Clone, Debug)]
+pub enum Piece<'a> {
+    /// Bytes written as they are (a header, padding).
+    Bytes(Vec<u8>),
+    /// A tensor's data: [`Request::byte_len`] bytes, zero but for the non-zeros.
+    Data(&'a Request),
+}
+
+impl Piece<'_> {
+    /// The number of bytes this piece takes.
+    ///
+    /// ```
+    /// use dirac_init::{Piece, Request};
+    /// let req = Request::builder(vec![4, 4]).build().unwrap();
+    /// assert_eq!(Piece::Data(&req).len(), 64);
+    /// assert_eq!(Piece::Bytes(vec![1, 2]).len(), 2);
+    /// ```
+    pub fn len(&self) -> u64 {
+        match self {
+            Piece::Bytes(b) => b.len() as u64,
+            Piece::Data(r) => r.byte_len(),
+        }
+    }
+
+    /// True for an empty `Bytes` piece.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The chunk size for streams: large enough to keep a pipe busy, small enough to stay constant.
+const CHUNK: usize = 256 * 1024;
+
+/// Writes one tensor's data to `out` as a stream, from a small reused zero buffer.
+///
+/// ```
+/// use dirac_init::{Dtype, Request, stream_data};
+/// let req = Request::builder(vec![3, 3]).dtype(Dtype::U8).build().unwrap();
+/// let mut out = Vec::new();
+/// stream_data(&req, &mut out).unwrap();
+/// assert_eq!(out, req.to_bytes());
+/// ```
+pub fn stream_data<W: Write + ?Sized>(req: &Request, out: &mut W) -> io::Result<()> {
+    let element = req.element();
+    let element = element.as_bytes();
+    let size = element.len() as u64;
+    let total = req.byte_len();
+    // A multiple of every element size, so no element straddles two chunks.
+    let mut buf = vec![0u8; (total.min(CHUNK as u64)) as usize];
+    let mut offsets = req.offsets().map(|o| o * size).peekable();
+    let mut start = 0u64;
+    while start < total {
+        let len = (total - start).min(buf.len() as u64) as usize;
+        let mut placed = Vec::new();
+        while let Some(&at) = offsets.peek().filter(|&&at| at < start + len as u64) {
+            let i = (at - start) as usize;
+            buf[i..i + element.len()].copy_from_slice(element);
+            placed.push(i);
+            offsets.next();
+        }
+        out.write_all(&buf[..len])?;
+        for i in placed {
+            buf[i..i + element.len()].fill(0);
+        }
+        start += len as u64;
+    }
+    Ok(())
+}
+
+/// Writes `pieces` to `out` one after another as a stream; memory stays constant.
+///
+/// ```
+/// use dirac_init::{Piece, Request, write_stream};
+/// let req = Request::builder(vec![2, 2]).build().unwrap();
+/// let mut out = Vec::new();
+/// write_stream(&[Piece::Bytes(b"hdr".to_vec()), Piece::Data(&req)], &mut out).unwrap();
+/// assert_eq!(out.len(), 3 + 16);
+/// ```
+pub fn write_stream<W: Write + ?Sized>(pieces: &[Piece], out: &mut W) -> io::Result<()> {
+    for piece in pieces {
+        match piece {
+            Piece::Bytes(b) => out.write_all(b)?,
+            Piece::Data(req) => stream_data(req, out)?,
+        }
+    }
+    out.flush()
+}
+
+/// The largest gap of zeros written out to join two non-zeros into one write.
+const JOIN_GAP: u64 = 512;
+
+/// Writes `pieces` into `file` with positioned writes: the file is extended to its full length
+/// (sparse where the filesystem allows), and only headers and non-zero elements are written.
+///
+/// ```
+/// use dirac_init::{Piece, Request, write_sparse};
+/// let req = Request::builder(vec![64, 64, 3, 3]).build().unwrap();
+/// let file = tempfile::tempfile().unwrap();
+/// write_sparse(&[Piece::Data(&req)], &file).unwrap();
+/// assert_eq!(file.metadata().unwrap().len(), req.byte_len());
+/// ```
+pub fn write_sparse(pieces: &[Piece], file: &File) -> io::Result<()> {
+    let total: u64 = pieces.iter().map(Piece::len).sum();
+    file.set_len(total)?;
+    let mut at = 0u64;
+    let mut run = Vec::new();
+    for piece in pieces {
+        match piece {
+            Piece::Bytes(b) => file.write_all_at(b, at)?,
+            Piece::Data(req) => {
+                let element = req.element();
+                let element = element.as_bytes();
+                let size = element.len() as u64;
+                // Neighbouring non-zeros closer than JOIN_GAP go out in one write.
+                let mut run_start = 0u64;
+                for offset in req.offsets() {
+                    let pos = at + offset * size;
+                    let run_end = run_start + run.len() as u64;
+                    if !run.is_empty() && pos - run_end > JOIN_GAP {
+                        file.write_all_at(&run, run_start)?;
+                        run.clear();
+                    }
+                    if run.is_empty() {
+                        run_start = pos;
+                    } else {
+                        run.resize((pos - run_start) as usize, 0);
+                    }
+                    run.extend_from_slice(element);
+                }
+                if !run.is_empty() {
+                    file.write_all_at(&run, run_start)?;
+                    run.clear();
+                }
+            }
+        }
+        at += piece.len();
+    }
+    Ok(())
+}
+
+/// A file that appears whole at its path or not at all.
+///
+/// Content goes to a hidden temporary file in the same directory, renamed into place by
+/// [`AtomicFile::commit`]; dropped uncommitted, the temporary file is removed and a file
+/// already at the path is left untouched.
+///
+/// ```
+/// use dirac_init::AtomicFile;
+/// use std::io::Write;
+/// let dir = tempfile::tempdir().unwrap();
+/// let path = dir.path().join("w.bin");
+/// let mut file = AtomicFile::create(&path).unwrap();
+/// file.file().write_all(b"data").unwrap();
+/// assert!(!path.exists());
+/// file.commit().unwrap();
+/// assert_eq!(std::fs::read(&path).unwrap(), b"data");
+/// ```
+#[derive(Debug)]
+pub struct AtomicFile {
+    temp: tempfile::NamedTempFile,
+    path: PathBuf,
+}
+
+impl AtomicFile {
+    /// Creates the temporary file beside `path`, with the permissions a new file would get.
+    pub fn create(path: &Path) -> io::Result<AtomicFile> {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let temp = tempfile::Builder::new()
+            .prefix(".dirac-init-")
+            .suffix(".tmp")
+            .permissions(std::fs::Permissions::from_mode(0o666))
+            .tempfile_in(dir)
+            // tempfile names its random path in the message; the OS error alone is clearer.
+            .map_err(|e| e.raw_os_error().map_or(e, io::Error::from_raw_os_error))?;
+        Ok(AtomicFile {
+            temp,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The temporary file, to write into.
+    pub fn file(&mut self) -> &mut File {
+        self.temp.as_file_mut()
+    }
+
+    /// Renames the temporary file into place.
+    pub fn commit(self) -> io::Result<()> {
+        self.temp.persist(&self.path).map_err(|e| e.error)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Dtype;
+
+    #[test]
+    fn sparse_and_stream_agree_with_dense_on_joined_runs() {
+        // 2-D identities put non-zeros close together, so runs get joined.
+        for shape in [vec![200, 200], vec![7, 3], vec![100, 1, 2]] {
+            for dtype in [Dtype::F64, Dtype::U8, Dtype::BF16] {
+                let req = Request::builder(shape.clone())
+                    .dtype(dtype)
+                    .build()
+                    .unwrap();
+                let pieces = [Piece::Bytes(b"head".to_vec()), Piece::Data(&req)];
+                let mut dense = b"head".to_vec();
+                dense.extend(req.to_bytes());
+                let mut stream = Vec::new();
+                write_stream(&pieces, &mut stream).unwrap();
+                let file = tempfile::tempfile().unwrap();
+                write_sparse(&pieces, &file).unwrap();
+                let mut sparse = vec![0; dense.len()];
+                file.read_exact_at(&mut sparse, 0).unwrap();
+                assert_eq!(file.metadata().unwrap().len(), dense.len() as u64);
+                assert_eq!(stream, dense, "{shape:?} {dtype}");
+                assert_eq!(sparse, dense, "{shape:?} {dtype}");
+            }
+        }
+    }
+}
