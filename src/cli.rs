@@ -41,11 +41,12 @@ pub struct Cli {
     #[arg(long, value_name = "X", allow_negative_numbers = true)]
     pub gain: Option<Gain>,
 
-    /// Output path; - or none for stdout
+    /// Output path; - or none for stdout. A device or FIFO is written in place
     #[arg(short = 'o', long, value_name = "PATH")]
     pub output: Option<PathBuf>,
 
-    /// File format: npy, safetensors, npz [default: from the extension; npy on stdout]
+    /// File format: npy, safetensors, npz [default: from the extension; npy on stdout,
+    /// devices and FIFOs]
     #[arg(short = 'f', long, value_name = "FORMAT")]
     pub format: Option<Format>,
 
@@ -136,7 +137,11 @@ impl Cli {
         };
         let format = match (self.format, &target) {
             (Some(f), _) => f,
+            // Streams (stdout, devices, FIFOs) have no extension to go by.
             (None, Target::Stdout) => Format::Npy,
+            (None, Target::Path(p)) if std::fs::metadata(p).is_ok_and(|m| !m.is_file()) => {
+                Format::Npy
+            }
             (None, Target::Path(p)) => Format::from_path(p)?,
         };
         let metadata = self

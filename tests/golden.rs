@@ -20,12 +20,21 @@ fn every_golden_file_is_reproduced() {
     let manifest: Value =
         serde_json::from_str(&std::fs::read_to_string(root.join("cases.json")).unwrap()).unwrap();
     let cases = manifest["cases"].as_array().unwrap();
-    assert!(cases.len() > 100, "the manifest lists {} cases", cases.len());
+    assert!(
+        cases.len() > 100,
+        "the manifest lists {} cases",
+        cases.len()
+    );
     let dir = tempfile::tempdir().unwrap();
     let mut failures = Vec::new();
     for case in cases {
         let file = case["file"].as_str().unwrap();
-        let args: Vec<&str> = case["args"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+        let args: Vec<&str> = case["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
         let out = dir.path().join(file);
         Command::cargo_bin("dirac-init")
             .unwrap()
@@ -46,5 +55,9 @@ fn every_golden_file_is_reproduced() {
             failures.push(format!("{file}: dirac-init {}", args.join(" ")));
         }
     }
-    assert!(failures.is_empty(), "differ from the reference:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "differ from the reference:\n{}",
+        failures.join("\n")
+    );
 }
