@@ -110,6 +110,16 @@ mod tests {
         }
 
         #[test]
+        fn random_files_never_panic(
+            claimed in prop_oneof![any::<u64>(), 0u64..400],
+            body in proptest::collection::vec(any::<u8>(), 0..400),
+        ) {
+            let mut file = tempfile::NamedTempFile::new().unwrap();
+            std::io::Write::write_all(&mut file, &[claimed.to_le_bytes().to_vec(), body].concat()).unwrap();
+            let _ = read_header(file.path());
+        }
+
+        #[test]
         fn random_json_like_headers_never_panic(
             shape in proptest::collection::vec(any::<usize>(), 0..6),
             start in any::<usize>(), end in any::<usize>(), len in any::<u64>(),

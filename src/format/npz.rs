@@ -28,22 +28,43 @@ pub fn write<W: Write>(tensors: &[Tensor], out: W) -> Result<(), Error> {
         .iter()
         .map(|t| npy::header(&t.request))
         .collect::<Result<Vec<_>, _>>()?;
-    let zip_err =
-        |e: zip::result::ZipError| Error::Io("writing .npz".into(), std::io::Error::other(e));
     let mut zip = ZipWriter::new_stream(out);
+    let result = write_members(&mut zip, tensors, headers);
+    match result {
+        Ok(()) => zip
+            .finish()
+            .map_err(zip_err)?
+            .flush()
+            .map_err(io("writing .npz")),
+        Err(e) => {
+            // Dropping an unfinished ZipWriter finalizes it and prints to stderr; the output is
+            // abandoned anyway, so skip that.
+            std::mem::forget(zip);
+            Err(e)
+        }
+    }
+}
+
+fn zip_err(e: zip::result::ZipError) -> Error {
+    Error::Io("writing .npz".into(), std::io::Error::other(e))
+}
+
+fn write_members<W: Write>(
+    zip: &mut ZipWriter<zip::write::StreamWriter<W>>,
+    tensors: &[Tensor],
+    headers: Vec<Vec<u8>>,
+) -> Result<(), Error> {
     for (t, header) in tensors.iter().zip(headers) {
         let size = header.len() as u64 + t.request.byte_len();
         let options = SimpleFileOptions::default()
             .compression_method(CompressionMethod::Stored)
             .last_modified_time(DateTime::default())
+            // zip64 sizes for members of 4 GiB and more
             .large_file(size >= u32::MAX as u64);
         zip.start_file(format!("{}.npy", t.name), options)
             .map_err(zip_err)?;
         zip.write_all(&header).map_err(io("writing .npz"))?;
-        stream_data(&t.request, &mut zip).map_err(io("writing .npz"))?;
+        stream_data(&t.request, zip).map_err(io("writing .npz"))?;
     }
-    zip.finish()
-        .map_err(zip_err)?
-        .flush()
-        .map_err(io("writing .npz"))
+    Ok(())
 }

@@ -159,3 +159,77 @@ def test_npz_through_a_pipe():
     done = pipe(f'"{BIN}" --tensor a=4x4x3x3 --tensor b=8x2x3:groups=4:dtype=i8 --format npz | "{sys.executable}" -c "import io, sys, numpy; z = numpy.load(io.BytesIO(sys.stdin.buffer.read())); print(sorted(z.files), z[\'b\'].dtype, int(z[\'a\'].sum()))"')
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["['a',", "'b']", "int8", "4"]
+
+
+# Many tensors in one file.
+MULTI = {
+    # name: (cli spec, reference)
+    "conv1.weight": ("conv1.weight=8x3x3x3", lambda: reference((8, 3, 3, 3), 1, "oihw", "f32")),
+    "dw.weight": ("dw.weight=8x1x3x3:groups=8:dtype=f16", lambda: reference((8, 1, 3, 3), 8, "oihw", "f16")),
+    "kernel": ("kernel=3x3x4x6:layout=hwio:groups=2:dtype=f64", lambda: reference((6, 4, 3, 3), 2, "hwio", "f64")),
+    "fc.weight": ("fc.weight=5x7:dtype=i32", lambda: reference((5, 7), 1, "oihw", "i32")),
+}
+
+
+def multi_run(tmp_path, fmt, extra=()):
+    path = tmp_path / f"m.{fmt}"
+    cmd = [BIN, *[a for spec, _ in MULTI.values() for a in ("--tensor", spec)], *extra, "-o", str(path)]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    assert done.returncode == 0 and done.stderr == "", (cmd, done.stderr)
+    return path
+
+
+def test_multi_tensor_safetensors(tmp_path):
+    path = multi_run(tmp_path, "safetensors", ("--metadata", "format=np"))
+    refs = {name: ref() for name, (_, ref) in MULTI.items()}
+    loaded = safetensors.numpy.load_file(str(path))
+    assert loaded.keys() == refs.keys()
+    with safetensors.safe_open(str(path), framework="numpy") as f:
+        assert f.metadata() == {"format": "np"}
+        for name, ref in refs.items():
+            for got in (loaded[name], f.get_tensor(name)):
+                assert got.dtype == ref.dtype and got.shape == ref.shape, name
+                assert got.tobytes() == ref.tobytes(), name
+    saved = tmp_path / "ref.safetensors"
+    safetensors.numpy.save_file(refs, str(saved), metadata={"format": "np"})
+    assert path.read_bytes() == saved.read_bytes()
+
+
+def test_multi_tensor_npz(tmp_path):
+    path = multi_run(tmp_path, "npz")
+    with np.load(path) as z:
+        assert z.files == list(MULTI)
+        for name, (_, ref) in MULTI.items():
+            want = ref()
+            assert z[name].dtype == want.dtype and z[name].shape == want.shape, name
+            assert z[name].tobytes() == want.tobytes(), name
+
+
+def test_like_a_checkpoint_saved_by_safetensors(tmp_path):
+    ckpt = tmp_path / "model.safetensors"
+    rng = np.random.default_rng(1)
+    safetensors.numpy.save_file({
+        "conv1.weight": rng.standard_normal((8, 3, 3, 3)).astype(np.float32),
+        "conv1.bias": np.zeros(8, np.float32),
+        "block.conv.weight": rng.standard_normal((8, 4, 3, 3)).astype(np.float16),
+        "fc.weight": rng.standard_normal((10, 8)).astype(np.float32),
+    }, str(ckpt))
+    out = tmp_path / "init.npz"
+    done = subprocess.run([BIN, "--like", str(ckpt), "--groups", "block.conv.weight=2", "-o", str(out)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    with np.load(out) as z:
+        assert sorted(z.files) == ["block.conv.weight", "conv1.weight"]
+        np.testing.assert_array_equal(z["conv1.weight"], reference((8, 3, 3, 3), 1, "oihw", "f32"))
+        assert z["block.conv.weight"].dtype == np.float16
+        np.testing.assert_array_equal(z["block.conv.weight"], reference((8, 4, 3, 3), 2, "oihw", "f16"))
+
+
+def test_spec_file(tmp_path):
+    spec = tmp_path / "spec.json"
+    spec.write_text('{"conv1.weight": {"shape": [8, 3, 3, 3]}, "dw.weight": {"shape": [8, 1, 3, 3], "groups": 8, "dtype": "f16"}}')
+    out = tmp_path / "m.safetensors"
+    done = subprocess.run([BIN, "--spec", str(spec), "-o", str(out)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    loaded = safetensors.numpy.load_file(str(out))
+    np.testing.assert_array_equal(loaded["conv1.weight"], reference((8, 3, 3, 3), 1, "oihw", "f32"))
+    np.testing.assert_array_equal(loaded["dw.weight"], reference((8, 1, 3, 3), 8, "oihw", "f16"))
