@@ -117,7 +117,7 @@ impl Element {
 /// assert_eq!(gain.value(), -1.5);
 /// assert!("nan".parse::<Gain>().is_err());
 /// ```
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct Gain {
     value: f64,
     integer: Option<i128>,
@@ -153,6 +153,13 @@ impl Gain {
         }
         // 2^63 and beyond are exact floats but out of range of every integer type we write.
         (self.value.fract() == 0.0 && self.value.abs() < 1.9e19).then_some(self.value as i128)
+    }
+}
+
+/// Gains are equal when they give the same value, however they were written.
+impl PartialEq for Gain {
+    fn eq(&self, other: &Self) -> bool {
+        self.value.to_bits() == other.value.to_bits() && self.integer() == other.integer()
     }
 }
 
@@ -484,6 +491,13 @@ mod tests {
         assert!(enc(Dtype::F8E4M3, "0.0009765625").is_err());
         assert!(enc(Dtype::F16, "1e-10").is_err());
         assert_eq!(enc(Dtype::F16, "0").unwrap(), [0, 0]);
+    }
+
+    #[test]
+    fn gains_compare_by_value() {
+        assert_eq!("1".parse::<Gain>().unwrap(), Gain::ONE);
+        assert_eq!("1.0".parse::<Gain>().unwrap(), Gain::from(1.0));
+        assert_ne!("2".parse::<Gain>().unwrap(), Gain::ONE);
     }
 
     #[test]

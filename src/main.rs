@@ -29,8 +29,14 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Interrupted (SIGINT, SIGTERM, SIGHUP): no temporary file is left behind.
+    let _ = ctrlc::set_handler(|| {
+        dirac_init::remove_pending();
+        std::process::exit(130);
+    });
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("dirac-init: error: {e:#}");
             let code = e
@@ -45,4 +51,12 @@ fn run(cli: cli::Cli) -> anyhow::Result<()> {
     let (output, target) = cli.into_job()?;
     output.write(&target)?;
     Ok(())
+}
+
+/// A reader that stopped reading (`dirac-init ... | head -c 100`) is not an error, as for
+/// other Unix filters.
+fn broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain()
+        .filter_map(|c| c.downcast_ref::<std::io::Error>())
+        .any(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
 }

@@ -7,7 +7,7 @@ use std::os::fd::AsFd;
 use std::path::PathBuf;
 
 use crate::error::{Error, io};
-use crate::format::{Format, Tensor, npy, npz, safetensors};
+use crate::format::{Format, Tensor, check_names, npy, npz, safetensors};
 use crate::sink::{AtomicFile, Piece, write_sparse, write_stream};
 
 /// Where the output goes.
@@ -74,13 +74,7 @@ impl Output {
                 Plan::Pieces(safetensors::pieces(&self.tensors, &self.metadata)?)
             }
             Format::Npz => {
-                let mut seen = std::collections::HashSet::new();
-                if let Some(dup) = self.tensors.iter().find(|t| !seen.insert(&t.name)) {
-                    return Err(Error::Usage(format!(
-                        "the tensor name '{}' is given twice (allowed: each name once)",
-                        dup.name
-                    )));
-                }
+                check_names(&self.tensors)?;
                 for t in &self.tensors {
                     npy::header(&t.request)?;
                 }

@@ -153,11 +153,34 @@ pub fn write_sparse(pieces: &[Piece], file: &File) -> io::Result<()> {
     Ok(())
 }
 
+/// Temporary files not yet renamed into place, for [`remove_pending`].
+static PENDING: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+/// Removes every temporary file of an [`AtomicFile`] not yet committed. For a signal handler
+/// that exits the process (destructors do not run then).
+///
+/// ```
+/// dirac_init::remove_pending(); // nothing pending: does nothing
+/// ```
+pub fn remove_pending() {
+    let pending = PENDING.lock().unwrap_or_else(|e| e.into_inner());
+    for path in pending.iter() {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+fn forget_pending(path: &Path) {
+    PENDING
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|p| p != path);
+}
+
 /// A file that appears whole at its path or not at all.
 ///
 /// Content goes to a hidden temporary file in the same directory, renamed into place by
 /// [`AtomicFile::commit`]; dropped uncommitted, the temporary file is removed and a file
-/// already at the path is left untouched.
+/// already at the path is left untouched. A symbolic link is followed: its target is replaced.
 ///
 /// ```
 /// use dirac_init::AtomicFile;
@@ -172,18 +195,25 @@ pub fn write_sparse(pieces: &[Piece], file: &File) -> io::Result<()> {
 /// ```
 #[derive(Debug)]
 pub struct AtomicFile {
-    temp: tempfile::NamedTempFile,
+    /// Always `Some` until `commit` takes it.
+    temp: Option<tempfile::NamedTempFile>,
     path: PathBuf,
 }
 
 impl AtomicFile {
-    /// Creates the temporary file beside `path`, with the permissions a new file would get.
+    /// Creates the temporary file beside `path`, with the permissions of the file it replaces,
+    /// or those a new file would get.
     pub fn create(path: &Path) -> io::Result<AtomicFile> {
         use std::os::unix::fs::PermissionsExt;
+        let path = match std::fs::symlink_metadata(path) {
+            Ok(m) if m.file_type().is_symlink() => std::fs::canonicalize(path)?,
+            _ => path.to_path_buf(),
+        };
         let dir = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
         };
+        let existing = std::fs::metadata(&path).ok().map(|m| m.permissions());
         let temp = tempfile::Builder::new()
             .prefix(".dirac-init-")
             .suffix(".tmp")
@@ -191,21 +221,38 @@ impl AtomicFile {
             .tempfile_in(dir)
             // tempfile names its random path in the message; the OS error alone is clearer.
             .map_err(|e| e.raw_os_error().map_or(e, io::Error::from_raw_os_error))?;
+        if let Some(permissions) = existing {
+            temp.as_file().set_permissions(permissions)?;
+        }
+        PENDING
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(temp.path().to_path_buf());
         Ok(AtomicFile {
-            temp,
-            path: path.to_path_buf(),
+            temp: Some(temp),
+            path,
         })
     }
 
     /// The temporary file, to write into.
     pub fn file(&mut self) -> &mut File {
-        self.temp.as_file_mut()
+        self.temp.as_mut().expect("not yet committed").as_file_mut()
     }
 
     /// Renames the temporary file into place.
-    pub fn commit(self) -> io::Result<()> {
-        self.temp.persist(&self.path).map_err(|e| e.error)?;
-        Ok(())
+    pub fn commit(mut self) -> io::Result<()> {
+        let temp = self.temp.take().expect("not yet committed");
+        forget_pending(temp.path());
+        temp.persist(&self.path).map(drop).map_err(|e| e.error)
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        // Uncommitted, NamedTempFile's own drop removes the file.
+        if let Some(temp) = &self.temp {
+            forget_pending(temp.path());
+        }
     }
 }
 

@@ -138,6 +138,15 @@ fn bad_values_get_one_line_and_exit_2() {
         (&["6", "4", "-t", "bf16", "-o", "w.npy"], "bf16"),
         (&["6", "4", "-t", "f8e5m2", "-o", "w.npy"], "f8e5m2"),
         (&["6", "4", "--bogus"], "--bogus"),
+        (&["4", "4", "--name", "", "-o", "w.safetensors"], "empty"),
+        (
+            &["4", "4", "--name", "__metadata__", "-o", "w.safetensors"],
+            "'__metadata__'",
+        ),
+        (
+            &[&format!("{}2", "1x".repeat(64)), "-o", "w.npy"],
+            "at most 64 dimensions",
+        ),
     ];
     for (args, needle) in cases {
         refuses(args, 2, needle);
@@ -356,4 +365,92 @@ fn which(name: &str) -> Option<std::path::PathBuf> {
         .split(':')
         .map(|d| Path::new(d).join(name))
         .find(|p| p.exists())
+}
+
+#[test]
+fn a_reader_that_stops_early_is_not_an_error() {
+    let bin = assert_cmd::cargo::cargo_bin("dirac-init");
+    let out = std::process::Command::new("bash")
+        .args([
+            "-c",
+            &format!(
+                "{} 4096 4096 3 3 | head -c 100 > /dev/null; echo ${{PIPESTATUS[0]}}",
+                bin.display()
+            ),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0");
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn an_interrupted_run_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("m.npz"), b"precious").unwrap();
+    // A large .npz is streamed through the zip writer: seconds of work to interrupt.
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("dirac-init"))
+        .current_dir(dir.path())
+        .args([
+            "--tensor",
+            "a=40000x40000:dtype=u8",
+            "--tensor",
+            "b=2x2",
+            "-o",
+            "m.npz",
+        ])
+        .spawn()
+        .unwrap();
+    // Wait until the temporary file exists, then interrupt.
+    let started = std::time::Instant::now();
+    while files_in(dir.path()).len() < 2 && started.elapsed().as_secs() < 20 {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert_eq!(files_in(dir.path()).len(), 2, "the temporary file appears");
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    assert_eq!(files_in(dir.path()), ["m.npz"]);
+    assert_eq!(
+        std::fs::read(dir.path().join("m.npz")).unwrap(),
+        b"precious"
+    );
+}
+
+#[test]
+fn a_symlink_keeps_pointing_at_the_replaced_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = dir.path().join("real.npy");
+    std::fs::write(&real, b"old").unwrap();
+    let link = dir.path().join("link.npy");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    cmd().args(["3", "3", "-o"]).arg(&link).assert().success();
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert!(std::fs::read(&real).unwrap().starts_with(b"\x93NUMPY"));
+}
+
+#[test]
+fn a_replaced_file_keeps_its_permissions() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.npy");
+    std::fs::write(&path, b"old").unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+    cmd().args(["3", "3", "-o"]).arg(&path).assert().success();
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o640
+    );
 }

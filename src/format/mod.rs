@@ -94,3 +94,22 @@ impl Tensor {
         }
     }
 }
+
+/// Checks that every name is non-empty and given once.
+pub(crate) fn check_names(tensors: &[Tensor]) -> Result<(), Error> {
+    let mut seen = std::collections::HashSet::new();
+    for t in tensors {
+        if t.name.is_empty() {
+            return Err(Error::Usage(
+                "a tensor name is empty (allowed: any non-empty name)".into(),
+            ));
+        }
+        if !seen.insert(&t.name) {
+            return Err(Error::Usage(format!(
+                "the tensor name '{}' is given twice (allowed: each name once)",
+                t.name
+            )));
+        }
+    }
+    Ok(())
+}

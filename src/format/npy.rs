@@ -7,6 +7,9 @@ use crate::error::Error;
 use crate::request::Request;
 use crate::sink::Piece;
 
+/// The most dimensions numpy reads (`NPY_MAXDIMS`).
+pub const MAX_DIMS: usize = 64;
+
 /// The `.npy` header for `req`: magic, version, and the dict padded to a multiple of 64.
 ///
 /// ```
@@ -22,6 +25,12 @@ pub fn header(req: &Request) -> Result<Vec<u8>, Error> {
             req.dtype()
         ))
     })?;
+    if req.shape().len() > MAX_DIMS {
+        return Err(Error::Unsupported(format!(
+            "numpy arrays have at most {MAX_DIMS} dimensions, not {} (allowed in .npy: ranks 2 to {MAX_DIMS}; use --format safetensors)",
+            req.shape().len()
+        )));
+    }
     Header {
         type_descriptor: Value::String(descr.to_string()),
         layout: Layout::Standard,

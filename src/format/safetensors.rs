@@ -1,13 +1,13 @@
 //! `.safetensors`: u64 header length, the JSON header from the safetensors crate, then the
 //! tensors' data, ordered as the safetensors library orders them.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use safetensors::tensor::{Metadata, TensorInfo};
 use serde_json::Value;
 
 use crate::error::Error;
-use crate::format::Tensor;
+use crate::format::{Tensor, check_names};
 use crate::sink::Piece;
 
 /// The largest header the safetensors library reads.
@@ -49,11 +49,11 @@ pub fn ordered(tensors: &[Tensor]) -> Vec<&Tensor> {
 /// assert_eq!(json.len() % 8, 0);
 /// ```
 pub fn header(tensors: &[Tensor], metadata: &BTreeMap<String, String>) -> Result<Vec<u8>, Error> {
-    let mut seen = HashSet::new();
-    if let Some(dup) = tensors.iter().find(|t| !seen.insert(&t.name)) {
+    check_names(tensors)?;
+    if let Some(t) = tensors.iter().find(|t| t.name == "__metadata__") {
         return Err(Error::Usage(format!(
-            "the tensor name '{}' is given twice (allowed: each name once)",
-            dup.name
+            "'{}' cannot name a tensor: the safetensors header keeps that key for metadata",
+            t.name
         )));
     }
     let mut offset = 0usize;
