@@ -29,4 +29,6 @@ pub use error::Error;
 pub use format::{Format, Tensor};
 pub use output::{Output, Target};
 pub use request::{Layout, Request, RequestBuilder, parse_dims};
-pub use sink::{AtomicFile, Piece, remove_pending, stream_data, write_sparse, write_stream};
+pub use sink::{
+    AtomicFile, Piece, SparseWriter, remove_pending, stream_data, write_sparse, write_stream,
+};

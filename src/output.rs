@@ -2,13 +2,13 @@
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufWriter, IsTerminal, Write};
+use std::io::{self, IsTerminal, Write};
 use std::os::fd::AsFd;
 use std::path::PathBuf;
 
 use crate::error::{Error, io};
 use crate::format::{Format, Tensor, check_names, npy, npz, safetensors};
-use crate::sink::{AtomicFile, Piece, write_sparse, write_stream};
+use crate::sink::{AtomicFile, Piece, SparseWriter, write_sparse, write_stream};
 
 /// Where the output goes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -142,7 +142,11 @@ impl Output {
                     Plan::Pieces(pieces) => {
                         write_sparse(pieces, atomic.file()).map_err(io(&what))?
                     }
-                    Plan::Npz => self.stream(&plan, BufWriter::new(atomic.file()), &what)?,
+                    Plan::Npz => {
+                        let mut sparse = SparseWriter::new(atomic.file());
+                        self.stream(&plan, &mut sparse, &what)?;
+                        sparse.finish().map_err(io(&what))?;
+                    }
                 }
                 atomic.commit().map_err(io(what))
             }

@@ -153,6 +153,57 @@ pub fn write_sparse(pieces: &[Piece], file: &File) -> io::Result<()> {
     Ok(())
 }
 
+/// A sequential writer into a new file that skips zeros: only the span from the first to the
+/// last non-zero byte of each write reaches the file, and [`SparseWriter::finish`] extends it
+/// to its full length. Holes read back as zeros, so the content is the same as if every byte
+/// had been written; this is how streamed formats (.npz) still give sparse files.
+///
+/// ```
+/// use dirac_init::SparseWriter;
+/// use std::io::Write;
+/// let file = tempfile::tempfile().unwrap();
+/// let mut w = SparseWriter::new(&file);
+/// w.write_all(&[0; 10_000]).unwrap();
+/// w.write_all(&[0, 7, 0]).unwrap();
+/// w.finish().unwrap();
+/// assert_eq!(file.metadata().unwrap().len(), 10_003);
+/// ```
+#[derive(Debug)]
+pub struct SparseWriter<'a> {
+    file: &'a File,
+    pos: u64,
+}
+
+impl<'a> SparseWriter<'a> {
+    /// Starts at the beginning of `file`, which must be new (empty).
+    pub fn new(file: &'a File) -> Self {
+        SparseWriter { file, pos: 0 }
+    }
+
+    /// Sets the file's length to all that was written, trailing zeros included.
+    pub fn finish(self) -> io::Result<()> {
+        self.file.set_len(self.pos)
+    }
+}
+
+impl Write for SparseWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if let (Some(first), Some(last)) = (
+            buf.iter().position(|&b| b != 0),
+            buf.iter().rposition(|&b| b != 0),
+        ) {
+            self.file
+                .write_all_at(&buf[first..=last], self.pos + first as u64)?;
+        }
+        self.pos += buf.len() as u64;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Temporary files not yet renamed into place, for [`remove_pending`].
 static PENDING: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
 

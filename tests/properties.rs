@@ -165,6 +165,21 @@ proptest! {
             prop_assert_eq!(&sparse, &dense);
             prop_assert_eq!(&std::fs::read(&path).unwrap(), &dense);
         }
+        // .npz: the sparse file and the stream agree, and ndarray-npy reads back the dense array.
+        if dtype.npy_descr().is_some() {
+            let output = Output { format: Format::Npz, tensors: tensors.to_vec(), metadata: Default::default() };
+            let mut stream = Vec::new();
+            output.write_to(&mut stream).unwrap();
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("out.npz");
+            output.write(&Target::Path(path.clone())).unwrap();
+            prop_assert_eq!(&std::fs::read(&path).unwrap(), &stream);
+            if dtype == Dtype::F64 {
+                let mut npz = ndarray_npy::NpzReader::new(std::fs::File::open(&path).unwrap()).unwrap();
+                let a: ArrayD<f64> = npz.by_name("weight").unwrap();
+                prop_assert_eq!(a, req.to_array(0.0, req.gain().value()));
+            }
+        }
         // ndarray-npy's own writer of the dense array agrees too.
         if dtype == Dtype::F32 && gain == "1" {
             let mut theirs = Vec::new();
