@@ -306,34 +306,3 @@ impl Drop for AtomicFile {
         }
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::Dtype;
-
-    #[test]
-    fn sparse_and_stream_agree_with_dense_on_joined_runs() {
-        // 2-D identities put non-zeros close together, so runs get joined.
-        for shape in [vec![200, 200], vec![7, 3], vec![100, 1, 2]] {
-            for dtype in [Dtype::F64, Dtype::U8, Dtype::BF16] {
-                let req = Request::builder(shape.clone())
-                    .dtype(dtype)
-                    .build()
-                    .unwrap();
-                let pieces = [Piece::Bytes(b"head".to_vec()), Piece::Data(&req)];
-                let mut dense = b"head".to_vec();
-                dense.extend(req.to_bytes());
-                let mut stream = Vec::new();
-                write_stream(&pieces, &mut stream).unwrap();
-                let file = tempfile::tempfile().unwrap();
-                write_sparse(&pieces, &file).unwrap();
-                let mut sparse = vec![0; dense.len()];
-                file.read_exact_at(&mut sparse, 0).unwrap();
-                assert_eq!(file.metadata().unwrap().len(), dense.len() as u64);
-                assert_eq!(stream, dense, "{shape:?} {dtype}");
-                assert_eq!(sparse, dense, "{shape:?} {dtype}");
-            }
-        }
-    }
-}

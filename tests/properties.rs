@@ -4,7 +4,8 @@
 use std::os::unix::fs::FileExt;
 
 use dirac_init::{
-    Dtype, Format, Layout, Output, Request, Target, Tensor, format, write_sparse, write_stream,
+    Dtype, Format, Layout, Output, Piece, Request, Target, Tensor, format, write_sparse,
+    write_stream,
 };
 use ndarray::{ArrayD, Dimension, IxDyn};
 use proptest::prelude::*;
@@ -66,6 +67,38 @@ fn conv(w: &ArrayD<f64>, x: &ArrayD<f64>, groups: usize) -> ArrayD<f64> {
         }
     }
     out
+}
+
+/// The pieces written as a stream and as a sparse file (read back whole).
+fn stream_and_sparse(pieces: &[Piece]) -> (Vec<u8>, Vec<u8>) {
+    let mut stream = Vec::new();
+    write_stream(pieces, &mut stream).unwrap();
+    let file = tempfile::tempfile().unwrap();
+    write_sparse(pieces, &file).unwrap();
+    let len = file.metadata().unwrap().len() as usize;
+    let mut sparse = vec![0; len];
+    file.read_exact_at(&mut sparse, 0).unwrap();
+    (stream, sparse)
+}
+
+#[test]
+fn large_identities_join_and_split_runs_the_same() {
+    // Close non-zeros are joined into one write, far ones are not: both give the dense bytes.
+    for shape in [vec![200, 200], vec![7, 3], vec![100, 1, 2]] {
+        for dtype in [Dtype::F64, Dtype::U8, Dtype::BF16] {
+            let req = Request::builder(shape.clone())
+                .dtype(dtype)
+                .build()
+                .unwrap();
+            let pieces = [Piece::Bytes(b"head".to_vec()), Piece::Data(&req)];
+            let dense: Vec<u8> = b"head".iter().copied().chain(req.to_bytes()).collect();
+            assert_eq!(
+                stream_and_sparse(&pieces),
+                (dense.clone(), dense),
+                "{shape:?} {dtype}"
+            );
+        }
+    }
 }
 
 fn any_dtype() -> impl Strategy<Value = Dtype> {
@@ -148,15 +181,9 @@ proptest! {
                 _ => format::safetensors::pieces(&tensors, &Default::default()).unwrap(),
             };
             // dense: the header, then the ndarray's bytes
-            let dense: Vec<u8> = match &pieces[0] { dirac_init::Piece::Bytes(h) => h.clone(), _ => unreachable!() }
+            let dense: Vec<u8> = match &pieces[0] { Piece::Bytes(h) => h.clone(), _ => unreachable!() }
                 .into_iter().chain(req.to_bytes()).collect();
-            let mut stream = Vec::new();
-            write_stream(&pieces, &mut stream).unwrap();
-            let file = tempfile::tempfile().unwrap();
-            write_sparse(&pieces, &file).unwrap();
-            let mut sparse = vec![0; dense.len()];
-            file.read_exact_at(&mut sparse, 0).unwrap();
-            prop_assert_eq!(file.metadata().unwrap().len(), dense.len() as u64);
+            let (stream, sparse) = stream_and_sparse(&pieces);
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("out");
             let output = Output { format, tensors: tensors.to_vec(), metadata: Default::default() };
