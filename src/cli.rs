@@ -67,7 +67,7 @@ pub struct Cli {
     pub spec: Option<PathBuf>,
 
     /// Make Dirac tensors with the names, shapes and dtypes of a .safetensors checkpoint
-    /// (its header only is read)
+    /// (its header only is read; --dtype overrides its dtypes)
     #[arg(long, value_name = "CHECKPOINT")]
     pub like: Option<PathBuf>,
 

@@ -113,9 +113,7 @@ impl Output {
             Target::Stdout => {
                 let stdout = io::stdout();
                 if stdout.is_terminal() {
-                    return Err(Error::Usage(
-                        "refusing to write binary data to a terminal (allowed: -o FILE, or redirect or pipe stdout)".into(),
-                    ));
+                    return Err(refuse_terminal());
                 }
                 // Raw writes to the descriptor, past the line-buffered `Stdout`.
                 let file = stdout
@@ -133,6 +131,9 @@ impl Output {
                         .write(true)
                         .open(path)
                         .map_err(io(format!("cannot write '{shown}'")))?;
+                    if file.is_terminal() {
+                        return Err(refuse_terminal());
+                    }
                     return self.stream(&plan, file, &format!("writing '{shown}'"));
                 }
                 let mut atomic =
@@ -152,4 +153,11 @@ impl Output {
             }
         }
     }
+}
+
+fn refuse_terminal() -> Error {
+    Error::Usage(
+        "refusing to write binary data to a terminal (allowed: -o FILE, or redirect or pipe stdout)"
+            .into(),
+    )
 }

@@ -357,6 +357,17 @@ fn a_terminal_never_gets_binary() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("terminal"), "{text}");
     assert!(!text.contains("NUMPY"), "{text}");
+    // nor through its device path
+    let out = std::process::Command::new("script")
+        .args([
+            "-qec",
+            &format!("{} 4 4 -o /dev/stdout", bin.display()),
+            "/dev/null",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("NUMPY"));
 }
 
 fn which(name: &str) -> Option<std::path::PathBuf> {
