@@ -144,18 +144,22 @@ impl Cli {
             }
             (None, Target::Path(p)) => Format::from_path(p)?,
         };
-        let metadata = self
-            .metadata
-            .iter()
-            .map(|kv| {
-                kv.split_once('=')
-                    .filter(|(k, _)| !k.is_empty())
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .ok_or_else(|| {
-                        Error::Usage(format!("--metadata '{kv}' is not KEY=VALUE (allowed: e.g. --metadata format=pt)"))
-                    })
-            })
-            .collect::<Result<BTreeMap<_, _>, _>>()?;
+        let mut metadata = BTreeMap::new();
+        for kv in &self.metadata {
+            let (k, v) = kv
+                .split_once('=')
+                .filter(|(k, _)| !k.is_empty())
+                .ok_or_else(|| {
+                    Error::Usage(format!(
+                        "--metadata '{kv}' is not KEY=VALUE (allowed: e.g. --metadata format=pt)"
+                    ))
+                })?;
+            if metadata.insert(k.to_string(), v.to_string()).is_some() {
+                return Err(Error::Usage(format!(
+                    "--metadata key '{k}' is given twice (allowed: each key once)"
+                )));
+            }
+        }
         Ok((
             Output {
                 format,
