@@ -14,6 +14,8 @@
 //! assert_eq!(dense[[3, 0, 1, 1]], 1);
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod checkpoint;
 mod dirac;
 mod dtype;

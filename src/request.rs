@@ -186,6 +186,12 @@ impl Request {
     }
 
     /// The shape, in the request's layout.
+    ///
+    /// ```
+    /// let req = dirac_init::Request::builder(vec![8, 4, 3]).build().unwrap();
+    /// assert_eq!(req.shape(), [8, 4, 3]);
+    /// assert_eq!(req.element().as_bytes(), 1f32.to_le_bytes());
+    /// ```
     pub fn shape(&self) -> &[usize] {
         &self.shape
     }
@@ -231,6 +237,12 @@ impl Request {
     }
 
     /// The output channels O.
+    ///
+    /// ```
+    /// use dirac_init::{Layout, Request};
+    /// let hwio = Request::builder(vec![3, 3, 8, 16]).layout(Layout::Hwio).build().unwrap();
+    /// assert_eq!((hwio.out_channels(), hwio.in_channels(), hwio.spatial()), (16, 8, &[3, 3][..]));
+    /// ```
     pub fn out_channels(&self) -> usize {
         match self.layout {
             Layout::Oihw => self.shape[0],
