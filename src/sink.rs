@@ -103,6 +103,9 @@ pub fn write_stream<W: Write + ?Sized>(pieces: &[Piece], out: &mut W) -> io::Res
 
 /// The largest gap of zeros written out to join two non-zeros into one write.
 const JOIN_GAP: u64 = 512;
+/// The most bytes one joined write holds, so memory stays constant when every element is a
+/// non-zero (shape N x 1 x 1 with N groups).
+const MAX_RUN: usize = 64 * 1024;
 
 /// Writes `pieces` into `file` with positioned writes: the file is extended to its full length
 /// (sparse where the filesystem allows), and only headers and non-zero elements are written.
@@ -131,7 +134,7 @@ pub fn write_sparse(pieces: &[Piece], file: &File) -> io::Result<()> {
                 for offset in req.offsets() {
                     let pos = at + offset * size;
                     let run_end = run_start + run.len() as u64;
-                    if !run.is_empty() && pos - run_end > JOIN_GAP {
+                    if !run.is_empty() && (pos - run_end > JOIN_GAP || run.len() >= MAX_RUN) {
                         file.write_all_at(&run, run_start)?;
                         run.clear();
                     }

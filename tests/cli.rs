@@ -465,3 +465,35 @@ fn a_replaced_file_keeps_its_permissions() {
         0o640
     );
 }
+
+#[test]
+fn memory_stays_bounded_on_every_path() {
+    // Under a 64 MiB address-space limit, far below the tensors' sizes (604 MB, and 80 MB in
+    // which every element is a non-zero), every path still succeeds.
+    let bin = assert_cmd::cargo::cargo_bin("dirac-init");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    let b = bin.display();
+    for run in [
+        format!("{b} 4096 4096 3 3 -o {d}/a.npy"),
+        format!("{b} 10000000 1 1 -g 10000000 -t f64 -o {d}/b.npy"),
+        format!("{b} 4096 4096 3 3 | cat > /dev/null"),
+        format!("{b} 10000000x1x1 -g 10000000 -t f64 | cat > /dev/null"),
+        format!(
+            "{b} --tensor a=4096x4096x3x3 --tensor b=10000000x1x1:groups=10000000:dtype=f64 -o {d}/c.safetensors"
+        ),
+        format!(
+            "{b} --tensor a=4096x4096x3x3 --tensor b=10000000x1x1:groups=10000000:dtype=f64 -o {d}/d.npz"
+        ),
+    ] {
+        let out = std::process::Command::new("bash")
+            .args(["-c", &format!("ulimit -v 65536; {run}")])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{run}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

@@ -84,7 +84,12 @@ fn stream_and_sparse(pieces: &[Piece]) -> (Vec<u8>, Vec<u8>) {
 #[test]
 fn large_identities_join_and_split_runs_the_same() {
     // Close non-zeros are joined into one write, far ones are not: both give the dense bytes.
-    for shape in [vec![200, 200], vec![7, 3], vec![100, 1, 2]] {
+    for shape in [
+        vec![200, 200],
+        vec![7, 3],
+        vec![100, 1, 2],
+        vec![40_000, 1, 1],
+    ] {
         for dtype in [Dtype::F64, Dtype::U8, Dtype::BF16] {
             let req = Request::builder(shape.clone())
                 .dtype(dtype)
