@@ -224,11 +224,40 @@ fn stdout_carries_the_same_bytes_as_a_file() {
 
 #[test]
 fn special_files_are_written_in_place() {
+    use std::os::unix::fs::FileTypeExt;
     cmd()
         .args(["64", "64", "3", "3", "-o", "/dev/null"])
         .assert()
         .success();
-    assert!(Path::new("/dev/null").exists());
+    let null = std::fs::metadata("/dev/null").unwrap();
+    assert!(
+        null.file_type().is_char_device(),
+        "/dev/null was not replaced"
+    );
+
+    // A FIFO gets the stream, as stdout does.
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("pipe");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read(fifo).unwrap())
+    };
+    cmd()
+        .args(["8", "8", "3", "3", "-o"])
+        .arg(&fifo)
+        .assert()
+        .success();
+    let through_fifo = reader.join().unwrap();
+    let stdout = cmd().args(["8", "8", "3", "3"]).output().unwrap().stdout;
+    assert_eq!(through_fifo, stdout);
+    assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
 }
 
 #[test]
