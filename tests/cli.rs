@@ -437,7 +437,7 @@ fn an_interrupted_run_leaves_nothing_behind() {
         .current_dir(dir.path())
         .args([
             "--tensor",
-            "a=40000x40000:dtype=u8",
+            "a=100000x100000:dtype=u8",
             "--tensor",
             "b=2x2",
             "-o",

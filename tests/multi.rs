@@ -291,7 +291,16 @@ fn checkpoint(dir: &Path, extra: Option<(&str, safetensors::Dtype)>) -> std::pat
     let path = dir.join("model.safetensors");
     std::fs::write(
         &path,
-        safetensors::serialize(tensors.iter().map(|(n, d)| (*n, d)), None).unwrap(),
+        safetensors::serialize(
+            tensors.iter().map(|(n, d)| (*n, d)),
+            // a checkpoint with __metadata__, as PyTorch writes them
+            Some(
+                [("format".to_string(), "pt".to_string())]
+                    .into_iter()
+                    .collect(),
+            ),
+        )
+        .unwrap(),
     )
     .unwrap();
     path
