@@ -32,5 +32,6 @@ pub use format::{Format, Tensor};
 pub use output::{Output, Target};
 pub use request::{Layout, Request, RequestBuilder, parse_dims};
 pub use sink::{
-    AtomicFile, Piece, SparseWriter, remove_pending, stream_data, write_sparse, write_stream,
+    AtomicFile, Piece, SparseWriter, remove_pending, stream_data, write_sparse, write_sparse_at,
+    write_stream,
 };

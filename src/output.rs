@@ -2,13 +2,13 @@
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, IsTerminal, Seek, SeekFrom, Write};
 use std::os::fd::AsFd;
 use std::path::PathBuf;
 
 use crate::error::{Error, io};
 use crate::format::{Format, Tensor, check_names, npy, npz, safetensors};
-use crate::sink::{AtomicFile, Piece, SparseWriter, write_sparse, write_stream};
+use crate::sink::{AtomicFile, Piece, SparseWriter, write_sparse_at, write_stream};
 
 /// Where the output goes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -103,6 +103,22 @@ impl Output {
         }
     }
 
+    /// Writes into the regular `file` from byte `base` on, which must be its end, with
+    /// positioned writes that skip zeros; returns where the output ends.
+    fn write_into(&self, plan: &Plan, file: &File, base: u64, what: &str) -> Result<u64, Error> {
+        match plan {
+            Plan::Pieces(pieces) => {
+                write_sparse_at(pieces, file, base).map_err(io(what))?;
+                Ok(base + pieces.iter().map(Piece::len).sum::<u64>())
+            }
+            Plan::Npz => {
+                let mut sparse = SparseWriter::at(file, base);
+                self.stream(plan, &mut sparse, what)?;
+                sparse.finish().map_err(io(what))
+            }
+        }
+    }
+
     /// Writes to `target`. Nothing is written unless every tensor is valid for the format;
     /// a file appears whole or not at all.
     pub fn write(&self, target: &Target) -> Result<(), Error> {
@@ -114,12 +130,19 @@ impl Output {
                     return Err(refuse_terminal());
                 }
                 // Raw writes to the descriptor, past the line-buffered `Stdout`.
-                let file = stdout
+                let mut file = stdout
                     .as_fd()
                     .try_clone_to_owned()
                     .map(File::from)
                     .map_err(io("stdout"))?;
-                self.stream(&plan, file, "writing to stdout")
+                let what = "writing to stdout";
+                // `> w.npy`: a regular file gets sparse positioned writes too, and its offset
+                // ends up after them, as if streamed.
+                let Some(base) = sparse_end(&file) else {
+                    return self.stream(&plan, file, what);
+                };
+                let end = self.write_into(&plan, &file, base, what)?;
+                file.seek(SeekFrom::Start(end)).map(drop).map_err(io(what))
             }
             Target::Path(path) => {
                 let shown = path.display();
@@ -137,16 +160,7 @@ impl Output {
                 let mut atomic =
                     AtomicFile::create(path).map_err(io(format!("cannot write '{shown}'")))?;
                 let what = format!("writing '{shown}'");
-                match &plan {
-                    Plan::Pieces(pieces) => {
-                        write_sparse(pieces, atomic.file()).map_err(io(&what))?
-                    }
-                    Plan::Npz => {
-                        let mut sparse = SparseWriter::new(atomic.file());
-                        self.stream(&plan, &mut sparse, &what)?;
-                        sparse.finish().map_err(io(&what))?;
-                    }
-                }
+                self.write_into(&plan, atomic.file(), 0, &what)?;
                 atomic.commit().map_err(io(what))
             }
         }
@@ -158,4 +172,20 @@ fn refuse_terminal() -> Error {
         "refusing to write binary data to a terminal (allowed: -o FILE, or redirect or pipe stdout)"
             .into(),
     )
+}
+
+/// Where stdout may be written with positioned writes: a regular file whose offset is at its
+/// end (`>` or `{ ...; } >`), not opened for appending (Linux's pwrite appends there whatever
+/// the offset). `None` for pipes, devices, append mode, or when that cannot be told.
+fn sparse_end(stdout: &File) -> Option<u64> {
+    let meta = stdout.metadata().ok()?;
+    let pos = (&*stdout).stream_position().ok()?;
+    if !meta.is_file() || pos != meta.len() {
+        return None;
+    }
+    const O_APPEND: u32 = 0o2000;
+    let info = std::fs::read_to_string("/proc/self/fdinfo/1").ok()?;
+    let flags = info.lines().find_map(|l| l.strip_prefix("flags:"))?.trim();
+    let flags = u32::from_str_radix(flags, 8).ok()?;
+    (flags & O_APPEND == 0).then_some(pos)
 }

@@ -118,9 +118,26 @@ const MAX_RUN: usize = 64 * 1024;
 /// assert_eq!(file.metadata().unwrap().len(), req.byte_len());
 /// ```
 pub fn write_sparse(pieces: &[Piece], file: &File) -> io::Result<()> {
+    write_sparse_at(pieces, file, 0)
+}
+
+/// [`write_sparse`] from byte `base` on: the file is extended to `base` plus the pieces'
+/// length, and bytes before `base` are left as they are.
+///
+/// ```
+/// use dirac_init::{Piece, write_sparse_at};
+/// use std::os::unix::fs::FileExt;
+/// let file = tempfile::tempfile().unwrap();
+/// file.write_all_at(b"keep", 0).unwrap();
+/// write_sparse_at(&[Piece::Bytes(b"more".to_vec())], &file, 4).unwrap();
+/// let mut all = [0; 8];
+/// file.read_exact_at(&mut all, 0).unwrap();
+/// assert_eq!(&all, b"keepmore");
+/// ```
+pub fn write_sparse_at(pieces: &[Piece], file: &File, base: u64) -> io::Result<()> {
     let total: u64 = pieces.iter().map(Piece::len).sum();
-    file.set_len(total)?;
-    let mut at = 0u64;
+    file.set_len(base + total)?;
+    let mut at = base;
     let mut run = Vec::new();
     for piece in pieces {
         match piece {
@@ -180,12 +197,19 @@ pub struct SparseWriter<'a> {
 impl<'a> SparseWriter<'a> {
     /// Starts at the beginning of `file`, which must be new (empty).
     pub fn new(file: &'a File) -> Self {
-        SparseWriter { file, pos: 0 }
+        SparseWriter::at(file, 0)
     }
 
-    /// Sets the file's length to all that was written, trailing zeros included.
-    pub fn finish(self) -> io::Result<()> {
-        self.file.set_len(self.pos)
+    /// Starts at byte `pos` of `file`, which must end there.
+    pub fn at(file: &'a File, pos: u64) -> Self {
+        SparseWriter { file, pos }
+    }
+
+    /// Sets the file's length to all that was written, trailing zeros included, and returns
+    /// that length.
+    pub fn finish(self) -> io::Result<u64> {
+        self.file.set_len(self.pos)?;
+        Ok(self.pos)
     }
 }
 

@@ -526,3 +526,50 @@ fn memory_stays_bounded_on_every_path() {
         );
     }
 }
+
+#[test]
+fn stdout_redirected_to_a_file_is_sparse_and_exact() {
+    let bin = assert_cmd::cargo::cargo_bin("dirac-init");
+    let dir = tempfile::tempdir().unwrap();
+    let sh = |script: &str| {
+        let out = std::process::Command::new("bash")
+            .current_dir(dir.path())
+            .args(["-c", &script.replace("BIN", &bin.display().to_string())])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{script}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let read = |name: &str| std::fs::read(dir.path().join(name)).unwrap();
+    let expected = cmd()
+        .args(["512", "512", "3", "3"])
+        .output()
+        .unwrap()
+        .stdout;
+    // `>`: positioned writes, and the file is sparse
+    sh("BIN 512 512 3 3 > plain.npy");
+    assert_eq!(read("plain.npy"), expected);
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(dir.path().join("plain.npy")).unwrap();
+    assert!(
+        meta.blocks() * 512 < meta.len() / 4,
+        "{} blocks for {} bytes",
+        meta.blocks(),
+        meta.len()
+    );
+    // `>>` (append mode): streamed after what was there
+    sh("echo hi > appended; BIN 512 512 3 3 >> appended");
+    assert_eq!(
+        read("appended"),
+        [b"hi\n".to_vec(), expected.clone()].concat()
+    );
+    // in a group: what follows lands after the tensor
+    sh("{ echo hi; BIN 512 512 3 3; echo bye; } > grouped");
+    assert_eq!(
+        read("grouped"),
+        [b"hi\n".to_vec(), expected, b"bye\n".to_vec()].concat()
+    );
+}
