@@ -3,11 +3,11 @@
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, IsTerminal, Seek, SeekFrom, Write};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::path::PathBuf;
 
 use crate::error::{Error, io};
-use crate::format::{Format, Tensor, check_names, npy, npz, safetensors};
+use crate::format::{Format, Tensor, npy, npz, safetensors};
 use crate::sink::{AtomicFile, Piece, SparseWriter, write_sparse_at, write_stream};
 
 /// Where the output goes.
@@ -45,7 +45,8 @@ pub struct Output {
 /// How the bytes are laid out: as pieces (npy, safetensors) or through the zip writer (npz).
 enum Plan<'a> {
     Pieces(Vec<Piece<'a>>),
-    Npz,
+    /// The members' `.npy` headers.
+    Npz(Vec<Vec<u8>>),
 }
 
 impl Output {
@@ -73,11 +74,7 @@ impl Output {
             Format::Safetensors => {
                 Plan::Pieces(safetensors::pieces(&self.tensors, &self.metadata)?)
             }
-            Format::Npz => {
-                // npz::write makes every member's header before its first byte.
-                check_names(&self.tensors)?;
-                Plan::Npz
-            }
+            Format::Npz => Plan::Npz(npz::headers(&self.tensors)?),
         })
     }
 
@@ -99,7 +96,7 @@ impl Output {
     fn stream<W: Write>(&self, plan: &Plan, mut out: W, what: &str) -> Result<(), Error> {
         match plan {
             Plan::Pieces(pieces) => write_stream(pieces, &mut out).map_err(io(what)),
-            Plan::Npz => npz::write(&self.tensors, out),
+            Plan::Npz(headers) => npz::write(&self.tensors, headers, out).map_err(io(what)),
         }
     }
 
@@ -111,7 +108,7 @@ impl Output {
                 write_sparse_at(pieces, file, base).map_err(io(what))?;
                 Ok(base + pieces.iter().map(Piece::len).sum::<u64>())
             }
-            Plan::Npz => {
+            Plan::Npz(_) => {
                 let mut sparse = SparseWriter::at(file, base);
                 self.stream(plan, &mut sparse, what)?;
                 sparse.finish().map_err(io(what))
@@ -184,7 +181,7 @@ fn sparse_end(stdout: &File) -> Option<u64> {
         return None;
     }
     const O_APPEND: u32 = 0o2000;
-    let info = std::fs::read_to_string("/proc/self/fdinfo/1").ok()?;
+    let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", stdout.as_raw_fd())).ok()?;
     let flags = info.lines().find_map(|l| l.strip_prefix("flags:"))?.trim();
     let flags = u32::from_str_radix(flags, 8).ok()?;
     (flags & O_APPEND == 0).then_some(pos)
