@@ -254,6 +254,24 @@ fn forget_pending(path: &Path) {
         .retain(|p| p != path);
 }
 
+/// Where a chain of symbolic links ends, even when its last target does not exist yet.
+fn follow_links(path: &Path) -> PathBuf {
+    let mut path = path.to_path_buf();
+    // As many hops as the kernel follows (ELOOP beyond).
+    for _ in 0..40 {
+        match std::fs::read_link(&path) {
+            Ok(target) => {
+                path = match path.parent() {
+                    Some(dir) => dir.join(target),
+                    None => target,
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    path
+}
+
 /// A file that appears whole at its path or not at all.
 ///
 /// Content goes to a hidden temporary file in the same directory, renamed into place by
@@ -283,10 +301,7 @@ impl AtomicFile {
     /// or those a new file would get.
     pub fn create(path: &Path) -> io::Result<AtomicFile> {
         use std::os::unix::fs::PermissionsExt;
-        let path = match std::fs::symlink_metadata(path) {
-            Ok(m) if m.file_type().is_symlink() => std::fs::canonicalize(path)?,
-            _ => path.to_path_buf(),
-        };
+        let path = follow_links(path);
         let dir = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
@@ -320,8 +335,11 @@ impl AtomicFile {
     /// Renames the temporary file into place.
     pub fn commit(mut self) -> io::Result<()> {
         let temp = self.temp.take().expect("not yet committed");
-        forget_pending(temp.path());
-        temp.persist(&self.path).map(drop).map_err(|e| e.error)
+        let temp_path = temp.path().to_path_buf();
+        // Forgotten only once renamed: a signal in between must still find it.
+        let result = temp.persist(&self.path).map(drop).map_err(|e| e.error);
+        forget_pending(&temp_path);
+        result
     }
 }
 

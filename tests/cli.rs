@@ -165,6 +165,15 @@ fn io_failures_exit_1() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("/dev/full"), "{stderr}");
+    // .npz's errors name the output too
+    let out = cmd()
+        .args(["6", "4", "-f", "npz", "-o", "/dev/full"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("'/dev/full'"), "{stderr}");
     // stdout on a full device, too
     let full = std::fs::OpenOptions::new()
         .write(true)
@@ -479,6 +488,21 @@ fn a_symlink_keeps_pointing_at_the_replaced_file() {
             .is_symlink()
     );
     assert!(std::fs::read(&real).unwrap().starts_with(b"\x93NUMPY"));
+    // a link whose target does not exist yet, relative, through a second link
+    std::os::unix::fs::symlink("new.npy", dir.path().join("dangling.npy")).unwrap();
+    std::os::unix::fs::symlink("dangling.npy", dir.path().join("chain.npy")).unwrap();
+    cmd()
+        .args(["3", "3", "-o"])
+        .arg(dir.path().join("chain.npy"))
+        .assert()
+        .success();
+    assert!(
+        std::fs::read(dir.path().join("new.npy"))
+            .unwrap()
+            .starts_with(b"\x93NUMPY")
+    );
+    let chain = std::fs::symlink_metadata(dir.path().join("chain.npy")).unwrap();
+    assert!(chain.file_type().is_symlink());
 }
 
 #[test]
